@@ -1,0 +1,1 @@
+// The checkpoint index (issue 3) lands here.

@@ -1,0 +1,210 @@
+#include "server/relay.h"
+
+#include <array>
+#include <optional>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+#include <fmt/format.h>
+
+#include "backend/connection_pool.h"
+#include "config/config.h"
+#include "http/headers.h"
+#include "server/reply.h"
+
+namespace slotcache {
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using namespace net::experimental::awaitable_operators;
+
+namespace {
+
+constexpr auto token = net::as_tuple(net::use_awaitable);
+constexpr std::size_t chunk_size = 64 * 1024;
+
+struct exchange_state {
+  std::unique_ptr<backend_connection> backend;
+  bool backend_reusable = false;
+  relay_result result;
+};
+
+void arm(beast::tcp_stream& stream, std::chrono::seconds timeout) {
+  if (timeout.count() > 0)
+    stream.expires_after(timeout);
+  else
+    stream.expires_never();
+}
+
+// A keep-alive connection the backend closed while it sat in our pool fails this way before
+// any byte of an answer: nothing was processed, so sending again is safe.
+bool stale_connection_error(const boost::system::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == net::error::connection_reset || ec == net::error::broken_pipe ||
+         ec == net::error::eof;
+}
+
+bool may_have_body(const http::response_header<>& res, http::verb method) {
+  unsigned s = res.result_int();
+  return method != http::verb::head && !(s / 100 == 1 || s == 204 || s == 304);
+}
+
+// Completes when the client closes or resets its connection (or never, if it sends more).
+net::awaitable<void> watch_client(beast::tcp_stream& client) {
+  auto& socket = client.socket();
+  auto [ec] = co_await socket.async_wait(net::ip::tcp::socket::wait_read, token);
+  if (ec == net::error::operation_aborted) co_return;
+  boost::system::error_code avail_ec;
+  if (!ec && socket.available(avail_ec) > 0 && !avail_ec) {
+    // A pipelined request, not a goodbye: leave the bytes for the session and stop watching.
+    net::steady_timer forever(socket.get_executor(), net::steady_timer::time_point::max());
+    co_await forever.async_wait(token);
+  }
+}
+
+net::awaitable<void> exchange(exchange_state& st, beast::tcp_stream& client,
+                              http::request<http::string_body>& req, connection_pool& pool, const config& cfg,
+                              bool client_keep_alive) {
+  const unsigned client_version = req.version();
+  // Callers pass a named string: GCC 12 mishandles temporaries inside co_await expressions.
+  auto fail = [&](unsigned code, const std::string& message) -> net::awaitable<void> {
+    arm(client, cfg.client_idle_timeout);
+    auto r = co_await send_error(client, client_version, client_keep_alive, code, message);
+    st.result.status = code;
+    st.result.bytes_out = r.body_bytes;
+    st.result.keep_alive = client_keep_alive && !r.error;
+    st.result.client_gone = static_cast<bool>(r.error);
+  };
+
+  std::optional<http::response_parser<http::buffer_body>> parser;
+  for (int attempt = 0;; ++attempt) {
+    auto acquired = co_await pool.acquire();
+    if (!acquired.connection) {
+      std::string message = fmt::format("backend {} unreachable: {}", cfg.backend_url,
+                                        acquired.timed_out ? "connect timed out" : acquired.error.message());
+      co_await fail(acquired.timed_out ? 504 : 502, message);
+      co_return;
+    }
+    st.backend = std::move(acquired.connection);
+    auto& backend = st.backend->stream;
+
+    auto started = std::chrono::steady_clock::now();
+    arm(backend, cfg.backend_idle_timeout);
+    auto [write_ec, written] = co_await http::async_write(backend, req, token);
+    boost::system::error_code ec = write_ec;
+    if (!ec) {
+      parser.emplace();
+      parser->body_limit(boost::none);
+      parser->skip(req.method() == http::verb::head);
+      arm(backend, cfg.backend_idle_timeout);
+      auto [read_ec, n] = co_await http::async_read_header(backend, st.backend->buffer, *parser, token);
+      ec = read_ec;
+    }
+    st.result.backend_wait =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+    if (!ec) break;
+    bool retry = st.backend->reused && attempt == 0 && stale_connection_error(ec);
+    st.backend.reset();
+    if (retry) continue;
+    const bool timed_out = ec == beast::error::timeout;
+    std::string message =
+        timed_out ? fmt::format("backend {} sent nothing for {} s", cfg.backend_url, cfg.backend_idle_timeout.count())
+                  : fmt::format("backend {} failed before answering: {}", cfg.backend_url, ec.message());
+    co_await fail(timed_out ? 504 : 502, message);
+    co_return;
+  }
+
+  auto& res = parser->get();
+  auto& backend = st.backend->stream;
+  const bool backend_keep_alive = res.keep_alive();
+  bool keep_alive = client_keep_alive;
+  strip_hop_by_hop(res, /*keep_framing=*/true);
+  append_via(res, res.version());
+  res.version(client_version);
+  if (may_have_body(res, req.method()) && !res.chunked() && !res.has_content_length()) {
+    // The backend ends this body by closing; re-frame it so the client connection can live on.
+    if (client_version >= 11)
+      res.chunked(true);
+    else
+      keep_alive = false;
+  } else if (res.chunked() && client_version < 11) {
+    res.chunked(false);
+    keep_alive = false;
+  }
+  res.keep_alive(keep_alive);
+  st.result.status = res.result_int();
+
+  http::response_serializer<http::buffer_body> serializer{res};
+  arm(client, cfg.client_idle_timeout);
+  if (auto [ec, n] = co_await http::async_write_header(client, serializer, token); ec) {
+    st.result.client_gone = true;
+    co_return;
+  }
+
+  std::array<char, chunk_size> chunk;
+  for (;;) {
+    bool more = !parser->is_done();
+    std::size_t got = 0;
+    if (more) {
+      res.body().data = chunk.data();
+      res.body().size = chunk.size();
+      arm(backend, cfg.backend_idle_timeout);
+      auto [ec, n] = co_await http::async_read_some(backend, st.backend->buffer, *parser, token);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        // Too late for an error answer: end the client connection so it sees the answer is cut.
+        st.result.backend_cut = true;
+        st.result.keep_alive = false;
+        co_return;
+      }
+      got = chunk.size() - res.body().size;
+      more = !parser->is_done();
+    }
+    if (got == 0 && more) continue;
+    res.body().data = got ? chunk.data() : nullptr;
+    res.body().size = got;
+    res.body().more = more;
+    arm(client, cfg.client_idle_timeout);
+    auto [ec, n] = co_await http::async_write(client, serializer, token);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) {
+      st.result.client_gone = true;
+      co_return;
+    }
+    st.result.bytes_out += got;
+    if (!more) break;
+  }
+  st.result.keep_alive = keep_alive;
+  st.backend_reusable = backend_keep_alive && parser->is_done();
+}
+
+}  // namespace
+
+net::awaitable<relay_result> relay(beast::tcp_stream& client, http::request<http::string_body> req,
+                                   connection_pool& pool, const config& cfg, bool client_keep_alive) {
+  strip_hop_by_hop(req);
+  req.erase(http::field::expect);  // the body is already here
+  append_via(req, req.version());
+  req.version(11);
+  req.keep_alive(true);
+  req.prepare_payload();
+
+  exchange_state st;
+  auto finished = co_await (exchange(st, client, req, pool, cfg, client_keep_alive) || watch_client(client));
+  if (finished.index() == 1) {
+    st.result.client_gone = true;
+    st.result.keep_alive = false;
+    st.backend_reusable = false;
+  }
+  if (st.backend && st.backend_reusable) pool.release(std::move(st.backend));
+  // Otherwise the backend connection closes here; llama-server sees it and stops the task.
+  co_return st.result;
+}
+
+}  // namespace slotcache

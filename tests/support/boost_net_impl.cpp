@@ -1,0 +1,3 @@
+// The one translation unit that compiles Asio and Beast for the test support library.
+#include <boost/asio/impl/src.hpp>
+#include <boost/beast/src.hpp>
