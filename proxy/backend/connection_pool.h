@@ -5,6 +5,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -20,6 +21,7 @@ struct backend_connection {
   explicit backend_connection(boost::asio::any_io_executor ex) : stream(std::move(ex)) {}
   boost::beast::tcp_stream stream;
   boost::beast::flat_buffer buffer;
+  std::vector<char> relay_chunk;  // answer bytes on their way to the client; kept for the connection's life
   std::chrono::steady_clock::time_point idle_since{};
   bool reused = false;  // served an earlier request: the backend may have closed it meanwhile
 };

@@ -1,11 +1,16 @@
 #include "config/config.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <thread>
+
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -41,6 +46,10 @@ const std::vector<option_spec>& specs() {
        "pooled backend connections idle longer than this are closed (llama-server drops them after 5)"},
       {"backend_pool_size", 64, "idle keep-alive connections kept to the backend"},
       {"shutdown_timeout_seconds", 30, "on SIGINT/SIGTERM, how long requests in flight may finish"},
+      {"cache_dir", "",
+       "checkpoint directory, the backend's --slot-save-path (must exist and be writable); empty: no cache"},
+      {"cache_max_bytes", "20G", "disk budget for checkpoints (suffixes K, M, G, T)"},
+      {"cache_max_entries", 0, "most checkpoints kept; 0 = no limit"},
   };
   return table;
 }
@@ -124,12 +133,41 @@ json parse_flag_value(const option_spec& spec, const std::string& text) {
   return text;
 }
 
+bool is_size_key(std::string_view key) { return key.ends_with("_bytes"); }
+
+std::uint64_t get_size(const json& doc, const char* key, std::uint64_t minimum) {
+  const json& v = doc.at(key);
+  auto bytes = v.is_string()            ? parse_byte_size(v.get<std::string>())
+               : v.is_number_unsigned() ? std::optional<std::uint64_t>(v.get<std::uint64_t>())
+                                        : std::nullopt;
+  if (!bytes || *bytes < minimum)
+    fail(key, fmt::format("expected a size of at least {} bytes such as \"64M\", got {}", minimum, v.dump()));
+  return *bytes;
+}
+
+// An existing directory this process can write into: checkpoints are created and removed there.
+std::string get_directory(const json& doc, const char* key) {
+  std::string path = get_string(doc, key);
+  if (path.empty()) return path;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(path, ec))
+    fail(key, fmt::format("'{}' is not an existing directory", path));
+  auto probe = std::filesystem::path(path) / fmt::format(".slotcache-probe-{}", ::getpid());
+  if (std::FILE* f = std::fopen(probe.c_str(), "w")) {
+    std::fclose(f);
+    std::filesystem::remove(probe, ec);
+  } else {
+    fail(key, fmt::format("cannot write into '{}': {}", path, std::strerror(errno)));
+  }
+  return path;
+}
+
 void merge(json& into, const json& from, std::string_view origin) {
   if (!from.is_object()) throw config_error(fmt::format("config: {} must hold a JSON object", origin));
   for (const auto& [key, value] : from.items()) {
     if (!into.contains(key)) fail(key, fmt::format("unknown key in {}", origin));
     // Sizes may be written as numbers or with suffixes; everything else keeps its type.
-    if (key != "max_body_bytes" && value.type() != into[key].type() &&
+    if (!is_size_key(key) && value.type() != into[key].type() &&
         !(value.is_number_integer() && into[key].is_number_integer()))
       fail(key, fmt::format("expected a {}, got {}", into[key].type_name(), value.dump()));
     into[key] = value;
@@ -194,13 +232,7 @@ config config_from_json(const json& doc) {
   if (!doc.at("access_log").is_boolean()) fail("access_log", "expected true or false");
   cfg.access_log = doc.at("access_log").get<bool>();
 
-  const json& body = doc.at("max_body_bytes");
-  auto bytes = body.is_string() ? parse_byte_size(body.get<std::string>())
-               : body.is_number_unsigned() ? std::optional<std::uint64_t>(body.get<std::uint64_t>())
-                                           : std::nullopt;
-  if (!bytes || *bytes < 1024)
-    fail("max_body_bytes", fmt::format("expected a size of at least 1K such as \"64M\", got {}", body.dump()));
-  cfg.max_body_bytes = *bytes;
+  cfg.max_body_bytes = get_size(doc, "max_body_bytes", 1024);
 
   cfg.header_timeout = get_seconds(doc, "header_timeout_seconds", 1);
   cfg.client_idle_timeout = get_seconds(doc, "client_idle_timeout_seconds", 1);
@@ -209,6 +241,9 @@ config config_from_json(const json& doc) {
   cfg.backend_keepalive = get_seconds(doc, "backend_keepalive_seconds", 0);
   cfg.backend_pool_size = static_cast<std::size_t>(get_int(doc, "backend_pool_size", 0, 100000));
   cfg.shutdown_timeout = get_seconds(doc, "shutdown_timeout_seconds", 0);
+  cfg.cache_dir = get_directory(doc, "cache_dir");
+  cfg.cache_max_bytes = get_size(doc, "cache_max_bytes", 1);
+  cfg.cache_max_entries = static_cast<std::size_t>(get_int(doc, "cache_max_entries", 0, 100'000'000));
   return cfg;
 }
 
@@ -227,6 +262,9 @@ json config::to_json() const {
       {"backend_keepalive_seconds", backend_keepalive.count()},
       {"backend_pool_size", backend_pool_size},
       {"shutdown_timeout_seconds", shutdown_timeout.count()},
+      {"cache_dir", cache_dir},
+      {"cache_max_bytes", cache_max_bytes},
+      {"cache_max_entries", cache_max_entries},
   };
 }
 

@@ -37,6 +37,9 @@ struct config {
   std::chrono::seconds backend_keepalive{};
   std::size_t backend_pool_size = 0;
   std::chrono::seconds shutdown_timeout{};
+  std::string cache_dir;  // empty: no checkpoint cache
+  std::uint64_t cache_max_bytes = 0;
+  std::size_t cache_max_entries = 0;  // 0: no limit
 
   // The effective values under their configuration keys, for the start-up summary.
   nlohmann::json to_json() const;

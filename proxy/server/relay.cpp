@@ -141,13 +141,18 @@ net::awaitable<void> exchange(exchange_state& st, beast::tcp_stream& client,
   st.result.status = res.result_int();
 
   http::response_serializer<http::buffer_body> serializer{res};
-  arm(client, cfg.client_idle_timeout);
-  if (auto [ec, n] = co_await http::async_write_header(client, serializer, token); ec) {
-    st.result.client_gone = true;
-    co_return;
+  // Headers go out at once (a client may be waiting for them before a long prompt is processed),
+  // unless body bytes came with them: then headers and body leave in one write.
+  if (st.backend->buffer.size() == 0 || parser->is_done()) {
+    arm(client, cfg.client_idle_timeout);
+    if (auto [ec, n] = co_await http::async_write_header(client, serializer, token); ec) {
+      st.result.client_gone = true;
+      co_return;
+    }
   }
 
-  std::array<char, chunk_size> chunk;
+  auto& chunk = st.backend->relay_chunk;
+  chunk.resize(chunk_size);
   for (;;) {
     bool more = !parser->is_done();
     std::size_t got = 0;

@@ -1,6 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <fstream>
+
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -29,7 +32,11 @@ std::string refusal(std::vector<std::string> args) {
 struct temp_file {
   std::string path;
   explicit temp_file(const std::string& text) {
-    path = std::string(std::tmpnam(nullptr)) + ".json";
+    std::string pattern = (std::filesystem::temp_directory_path() / "slotcache-config-XXXXXX").string();
+    int fd = ::mkstemp(pattern.data());
+    REQUIRE(fd >= 0);
+    ::close(fd);
+    path = pattern;
     std::ofstream(path) << text;
   }
   ~temp_file() { std::remove(path.c_str()); }
@@ -100,6 +107,19 @@ TEST_CASE("bad values are refused with the key's name") {
   CHECK(refusal({"--max-body-bytes", "12Q"}).find("'max_body_bytes'") != std::string::npos);
   CHECK(refusal({"--header-timeout-seconds", "0"}).find("'header_timeout_seconds'") != std::string::npos);
   CHECK(refusal({"--config", "/no/such/file.json"}).find("/no/such/file.json") != std::string::npos);
+}
+
+TEST_CASE("the cache directory must exist and be writable") {
+  CHECK(load({}).cache_dir.empty());
+  CHECK(load({}).cache_max_bytes == 20ull << 30);
+  auto dir = std::filesystem::temp_directory_path();
+  CHECK(load({"--cache-dir", dir.string(), "--cache-max-bytes", "512M", "--cache-max-entries", "7"}).cache_dir ==
+        dir.string());
+  CHECK(load({"--cache-max-bytes", "512M"}).cache_max_bytes == 512ull << 20);
+  CHECK(load({"--cache-max-entries", "7"}).cache_max_entries == 7);
+  CHECK(refusal({"--cache-dir", "/no/such/dir"}).find("'cache_dir'") != std::string::npos);
+  CHECK(refusal({"--cache-max-bytes", "lots"}).find("'cache_max_bytes'") != std::string::npos);
+  CHECK(refusal({"--cache-dir", "/proc"}).find("cannot write") != std::string::npos);
 }
 
 TEST_CASE("the config file is checked like flags") {

@@ -78,7 +78,7 @@ TEST_CASE("generation answers reach the client exactly as the backend sent them"
   }
 }
 
-TEST_CASE("headers, query and Authorization pass through; hop-by-hop headers do not") {
+TEST_CASE("headers, query and Authorization pass through but hop-by-hop headers do not") {
   fake_backend backend({"--api-key", "sekrit"});
   slotcache_process proxy(backend.url());
 

@@ -3,13 +3,12 @@
 #include <doctest/doctest.h>
 
 #include "fixtures.h"
+#include "skip.h"
 
 using namespace slotcache::test;
 using nlohmann::json;
 
 namespace {
-
-const bool no_llama_server = !llama_server::available();
 
 void check_same_answer(const http_response& direct, const http_response& via) {
   CHECK(via.status == direct.status);
@@ -76,10 +75,12 @@ void run_passthrough(const std::string& model) {
 
 }  // namespace
 
-TEST_CASE("real llama-server, dense model: passthrough" * doctest::skip(no_llama_server)) {
+TEST_CASE("real llama-server, dense model: passthrough") {
+  SKIP_TEST_UNLESS(llama_server::available(), "SLOTCACHE_LLAMA_SERVER is not set");
   run_passthrough("tiny-llama.gguf");
 }
 
-TEST_CASE("real llama-server, hybrid model: passthrough" * doctest::skip(no_llama_server)) {
+TEST_CASE("real llama-server, hybrid model: passthrough") {
+  SKIP_TEST_UNLESS(llama_server::available(), "SLOTCACHE_LLAMA_SERVER is not set");
   run_passthrough("tiny-granitehybrid.gguf");
 }

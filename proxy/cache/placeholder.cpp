@@ -1,1 +1,0 @@
-// The checkpoint index (issue 3) lands here.
