@@ -9,17 +9,20 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "backend/backend_monitor.h"
 #include "server/listener.h"
 #include "server/worker.h"
 
 namespace slotcache {
 namespace net = boost::asio;
+using namespace net::experimental::awaitable_operators;
 
 namespace {
 
@@ -45,10 +48,19 @@ net::awaitable<void> drain(listener& l, std::vector<std::unique_ptr<worker>>& wo
     tick.expires_after(std::chrono::milliseconds(20));
     co_await tick.async_wait(net::as_tuple(net::use_awaitable));
   }
-  if (int left = state.active_sessions.load(); left > 0)
+  if (int left = state.active_sessions.load(); left > 0) {
     spdlog::warn("shutdown deadline of {} s reached: cutting {} connection(s)", cfg.shutdown_timeout.count(), left);
-  else
+  } else {
     spdlog::info("all requests finished");
+    if (state.monitor) {
+      // What the slots hold is lost with the backend's memory: checkpoint it in the time left.
+      tick.expires_at(deadline);
+      co_await (save_slots(*workers.front(), *state.monitor, state.stats, cfg) ||
+                tick.async_wait(net::use_awaitable));
+    }
+  }
+  if (state.monitor)
+    if (auto id = state.monitor->current(); id && id->slots) id->slots->shutdown();
   for (auto& w : workers) w->ioc.stop();
 }
 
@@ -68,11 +80,15 @@ int app::run() {
   server_state state;
   auto& main_ioc = workers.front()->ioc;
 
+  real_clock wall_clock;
+  backend_monitor monitor(config_, wall_clock);
+  state.monitor = &monitor;
   listener l(main_ioc, config_, worker_ptrs, state);
   auto ep = l.local_endpoint();
   spdlog::info("listening on {}:{}, backend {}, {} I/O thread(s)", ep.address().to_string(), ep.port(),
                config_.backend_url, threads);
   net::co_spawn(main_ioc, l.accept_loop(), log_unexpected);
+  net::co_spawn(main_ioc, monitor.run(workers.front()->client), log_unexpected);
 
   net::signal_set signals(main_ioc, SIGINT, SIGTERM);
   bool stopping = false;
@@ -85,6 +101,7 @@ int app::run() {
           return;
         }
         stopping = true;
+        monitor.stop();
         spdlog::info("signal {}: draining (up to {} s)", sig, config_.shutdown_timeout.count());
         net::co_spawn(main_ioc, drain(l, workers, state, config_), log_unexpected);
         signals.async_wait(on_signal);

@@ -9,9 +9,9 @@ namespace net = boost::asio;
 connection_pool::connection_pool(net::any_io_executor ex, const config& cfg, std::size_t max_idle)
     : executor_(std::move(ex)), config_(cfg), max_idle_(max_idle) {}
 
-net::awaitable<acquire_result> connection_pool::acquire() {
+net::awaitable<acquire_result> connection_pool::acquire(bool fresh) {
   auto now = std::chrono::steady_clock::now();
-  while (!idle_.empty()) {
+  while (!fresh && !idle_.empty()) {
     auto conn = std::move(idle_.back());
     idle_.pop_back();
     // Too old: the backend's own keep-alive timer may fire while our request is in flight.

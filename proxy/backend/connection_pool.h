@@ -39,7 +39,8 @@ class connection_pool {
   connection_pool(boost::asio::any_io_executor ex, const config& cfg, std::size_t max_idle);
 
   // A pooled connection young enough to trust, or a new one (connect bounded by the connect timeout).
-  boost::asio::awaitable<acquire_result> acquire();
+  // `fresh`: always a new one, after a pooled connection turned out to be closed by the backend.
+  boost::asio::awaitable<acquire_result> acquire(bool fresh = false);
 
   // Only for a connection whose last response was read whole and allows keep-alive.
   void release(std::unique_ptr<backend_connection> connection);

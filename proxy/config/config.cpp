@@ -39,17 +39,26 @@ const std::vector<option_spec>& specs() {
       {"max_body_bytes", "64M", "largest request body accepted (suffixes K, M, G, T); larger is 413"},
       {"header_timeout_seconds", 10, "time a client has to send a request's headers"},
       {"client_idle_timeout_seconds", 120, "idle time allowed while reading a body or between keep-alive requests"},
+      {"backend_api_key", "",
+       "API key slotcache sends on its own calls to the backend (its --api-key); clients' keys pass through"},
       {"backend_connect_timeout_seconds", 5, "time to connect to the backend before answering 504"},
       {"backend_idle_timeout_seconds", 3600,
        "longest silence from the backend during one request (prompt processing included) before 504; 0 = never"},
       {"backend_keepalive_seconds", 4,
        "pooled backend connections idle longer than this are closed (llama-server drops them after 5)"},
+      {"backend_check_seconds", 30,
+       "how often the backend's identity (model, context, slots) is checked again, to notice a restart"},
       {"backend_pool_size", 64, "idle keep-alive connections kept to the backend"},
       {"shutdown_timeout_seconds", 30, "on SIGINT/SIGTERM, how long requests in flight may finish"},
       {"cache_dir", "",
        "checkpoint directory, the backend's --slot-save-path (must exist and be writable); empty: no cache"},
       {"cache_max_bytes", "20G", "disk budget for checkpoints (suffixes K, M, G, T)"},
       {"cache_max_entries", 0, "most checkpoints kept; 0 = no limit"},
+      {"model_kind", "auto",
+       "dense, hybrid (recurrent/SWA: reuse needs a checkpoint before where prompts part) or auto (probed once)"},
+      {"chunk_tokens", 4096, "hybrid models: smallest spacing of checkpoints within one prompt"},
+      {"queue_size", 64, "requests that may wait for a busy backend slot; more are answered 503"},
+      {"queue_wait_seconds", 600, "longest wait for a backend slot before 503"},
   };
   return table;
 }
@@ -219,6 +228,7 @@ config config_from_json(const json& doc) {
   cfg.listen = parse_host_port(get_string(doc, "listen"), "listen");
   cfg.backend_url = get_string(doc, "backend");
   cfg.backend = parse_backend_url(cfg.backend_url, "backend");
+  cfg.backend_api_key = get_string(doc, "backend_api_key");
   while (!cfg.backend_url.empty() && cfg.backend_url.back() == '/') cfg.backend_url.pop_back();
 
   auto threads = get_int(doc, "threads", 0, 1024);
@@ -239,11 +249,18 @@ config config_from_json(const json& doc) {
   cfg.backend_connect_timeout = get_seconds(doc, "backend_connect_timeout_seconds", 1);
   cfg.backend_idle_timeout = get_seconds(doc, "backend_idle_timeout_seconds", 0);
   cfg.backend_keepalive = get_seconds(doc, "backend_keepalive_seconds", 0);
+  cfg.backend_check_interval = get_seconds(doc, "backend_check_seconds", 1);
   cfg.backend_pool_size = static_cast<std::size_t>(get_int(doc, "backend_pool_size", 0, 100000));
   cfg.shutdown_timeout = get_seconds(doc, "shutdown_timeout_seconds", 0);
   cfg.cache_dir = get_directory(doc, "cache_dir");
   cfg.cache_max_bytes = get_size(doc, "cache_max_bytes", 1);
   cfg.cache_max_entries = static_cast<std::size_t>(get_int(doc, "cache_max_entries", 0, 100'000'000));
+  cfg.model_kind = get_string(doc, "model_kind");
+  if (cfg.model_kind != "auto" && cfg.model_kind != "dense" && cfg.model_kind != "hybrid")
+    fail("model_kind", fmt::format("'{}' is not one of auto, dense, hybrid", cfg.model_kind));
+  cfg.chunk_tokens = static_cast<std::size_t>(get_int(doc, "chunk_tokens", 16, 1 << 24));
+  cfg.queue_size = static_cast<std::size_t>(get_int(doc, "queue_size", 0, 1'000'000));
+  cfg.queue_wait = get_seconds(doc, "queue_wait_seconds", 1);
   return cfg;
 }
 
@@ -251,6 +268,7 @@ json config::to_json() const {
   return json{
       {"listen", fmt::format("{}:{}", listen.host, listen.port)},
       {"backend", backend_url},
+      {"backend_api_key", backend_api_key.empty() ? "" : "(redacted)"},
       {"threads", threads},
       {"log_level", log_level},
       {"access_log", access_log},
@@ -260,11 +278,16 @@ json config::to_json() const {
       {"backend_connect_timeout_seconds", backend_connect_timeout.count()},
       {"backend_idle_timeout_seconds", backend_idle_timeout.count()},
       {"backend_keepalive_seconds", backend_keepalive.count()},
+      {"backend_check_seconds", backend_check_interval.count()},
       {"backend_pool_size", backend_pool_size},
       {"shutdown_timeout_seconds", shutdown_timeout.count()},
       {"cache_dir", cache_dir},
       {"cache_max_bytes", cache_max_bytes},
       {"cache_max_entries", cache_max_entries},
+      {"model_kind", model_kind},
+      {"chunk_tokens", chunk_tokens},
+      {"queue_size", queue_size},
+      {"queue_wait_seconds", queue_wait.count()},
   };
 }
 

@@ -26,6 +26,7 @@ struct config {
   endpoint listen;
   std::string backend_url;  // as given, for logs and error messages
   endpoint backend;
+  std::string backend_api_key;  // secret: never logged
   int threads = 1;
   std::string log_level;
   bool access_log = true;
@@ -35,13 +36,18 @@ struct config {
   std::chrono::seconds backend_connect_timeout{};
   std::chrono::seconds backend_idle_timeout{};  // 0: never
   std::chrono::seconds backend_keepalive{};
+  std::chrono::seconds backend_check_interval{};
   std::size_t backend_pool_size = 0;
   std::chrono::seconds shutdown_timeout{};
   std::string cache_dir;  // empty: no checkpoint cache
   std::uint64_t cache_max_bytes = 0;
   std::size_t cache_max_entries = 0;  // 0: no limit
+  std::string model_kind;             // auto, dense or hybrid
+  std::size_t chunk_tokens = 0;
+  std::size_t queue_size = 0;
+  std::chrono::seconds queue_wait{};
 
-  // The effective values under their configuration keys, for the start-up summary.
+  // The effective values under their configuration keys, for the start-up summary; secrets redacted.
   nlohmann::json to_json() const;
 };
 

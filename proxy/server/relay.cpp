@@ -55,7 +55,8 @@ bool may_have_body(const http::response_header<>& res, http::verb method) {
   return method != http::verb::head && !(s / 100 == 1 || s == 204 || s == 304);
 }
 
-// Completes when the client closes or resets its connection (or never, if it sends more).
+}  // namespace
+
 net::awaitable<void> watch_client(beast::tcp_stream& client) {
   auto& socket = client.socket();
   auto [ec] = co_await socket.async_wait(net::ip::tcp::socket::wait_read, token);
@@ -68,9 +69,19 @@ net::awaitable<void> watch_client(beast::tcp_stream& client) {
   }
 }
 
+namespace {
+
+constexpr std::size_t tail_limit = 64 * 1024;
+
+void keep_tail(std::string* tail, const char* data, std::size_t n) {
+  if (!tail) return;
+  tail->append(data, n);
+  if (tail->size() > 2 * tail_limit) tail->erase(0, tail->size() - tail_limit);
+}
+
 net::awaitable<void> exchange(exchange_state& st, beast::tcp_stream& client,
                               http::request<http::string_body>& req, connection_pool& pool, const config& cfg,
-                              bool client_keep_alive) {
+                              bool client_keep_alive, std::string* body_tail) {
   const unsigned client_version = req.version();
   // Callers pass a named string: GCC 12 mishandles temporaries inside co_await expressions.
   auto fail = [&](unsigned code, const std::string& message) -> net::awaitable<void> {
@@ -84,7 +95,7 @@ net::awaitable<void> exchange(exchange_state& st, beast::tcp_stream& client,
 
   std::optional<http::response_parser<http::buffer_body>> parser;
   for (int attempt = 0;; ++attempt) {
-    auto acquired = co_await pool.acquire();
+    auto acquired = co_await pool.acquire(/*fresh=*/attempt > 0);
     if (!acquired.connection) {
       std::string message = fmt::format("backend {} unreachable: {}", cfg.backend_url,
                                         acquired.timed_out ? "connect timed out" : acquired.error.message());
@@ -183,8 +194,10 @@ net::awaitable<void> exchange(exchange_state& st, beast::tcp_stream& client,
       co_return;
     }
     st.result.bytes_out += got;
+    keep_tail(body_tail, chunk.data(), got);
     if (!more) break;
   }
+  if (body_tail && body_tail->size() > tail_limit) body_tail->erase(0, body_tail->size() - tail_limit);
   st.result.keep_alive = keep_alive;
   st.backend_reusable = backend_keep_alive && parser->is_done();
 }
@@ -192,7 +205,8 @@ net::awaitable<void> exchange(exchange_state& st, beast::tcp_stream& client,
 }  // namespace
 
 net::awaitable<relay_result> relay(beast::tcp_stream& client, http::request<http::string_body> req,
-                                   connection_pool& pool, const config& cfg, bool client_keep_alive) {
+                                   connection_pool& pool, const config& cfg, bool client_keep_alive,
+                                   std::string* body_tail) {
   strip_hop_by_hop(req);
   req.erase(http::field::expect);  // the body is already here
   append_via(req, req.version());
@@ -201,7 +215,8 @@ net::awaitable<relay_result> relay(beast::tcp_stream& client, http::request<http
   req.prepare_payload();
 
   exchange_state st;
-  auto finished = co_await (exchange(st, client, req, pool, cfg, client_keep_alive) || watch_client(client));
+  auto finished =
+      co_await (exchange(st, client, req, pool, cfg, client_keep_alive, body_tail) || watch_client(client));
   if (finished.index() == 1) {
     st.result.client_gone = true;
     st.result.keep_alive = false;

@@ -27,8 +27,15 @@ struct relay_result {
 // backend connection at once, so llama-server stops working for nobody.
 // Never throws for network outcomes; errors before the response started are answered in
 // llama-server's JSON shape (502 unreachable or dead, 504 timed out).
+// With `body_tail`, the last bytes of the answer's body (up to 64 KiB) are kept there: enough to
+// read llama-server's final `timings` without buffering a stream.
 boost::asio::awaitable<relay_result> relay(boost::beast::tcp_stream& client,
                                            boost::beast::http::request<boost::beast::http::string_body> request,
-                                           connection_pool& pool, const config& cfg, bool client_keep_alive);
+                                           connection_pool& pool, const config& cfg, bool client_keep_alive,
+                                           std::string* body_tail = nullptr);
+
+// Completes when the client closes or resets its connection (never, if it sends more: a pipelined
+// request). Run it with `||` beside work that is pointless once the client is gone.
+boost::asio::awaitable<void> watch_client(boost::beast::tcp_stream& client);
 
 }  // namespace slotcache

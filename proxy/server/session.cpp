@@ -14,6 +14,7 @@
 #include "server/access_log.h"
 #include "server/relay.h"
 #include "server/reply.h"
+#include "server/router.h"
 #include "server/worker.h"
 
 namespace slotcache {
@@ -179,7 +180,11 @@ net::awaitable<void> run_session(net::ip::tcp::socket socket, worker& w, server_
     const std::uint64_t bytes_in = request.body().size();
     const bool keep_alive = request.keep_alive() && !state.draining;
 
-    auto result = co_await relay(stream, std::move(request), w.pool, cfg, keep_alive);
+    relay_result result;
+    if (route_for(method, target) == route::generation && state.monitor)
+      result = co_await run_pipeline(stream, std::move(request), w, *state.monitor, state.stats, cfg, keep_alive);
+    else
+      result = co_await relay(stream, std::move(request), w.pool, cfg, keep_alive);
 
     if (cfg.access_log)
       log_access({client, method, target, result.status, bytes_in, result.bytes_out,

@@ -133,8 +133,14 @@ TEST_CASE("the config file is checked like flags") {
   CHECK(refusal({"--config", not_object.path}).find("JSON object") != std::string::npos);
 }
 
+TEST_CASE("secrets never reach the start-up summary") {
+  auto cfg = load({"--backend-api-key", "sekrit-key"});
+  CHECK(cfg.backend_api_key == "sekrit-key");
+  CHECK(cfg.to_json().dump().find("sekrit-key") == std::string::npos);
+}
+
 TEST_CASE("the effective configuration reads back under the same keys") {
-  auto cfg = load({"--threads", "2"});
+  auto cfg = load({"--threads", "2", "--cache-dir", std::filesystem::temp_directory_path().string()});
   auto doc = cfg.to_json();
   const auto defaults = default_config_json();
   for (const auto& [key, value] : defaults.items()) CHECK(doc.contains(key));

@@ -67,7 +67,7 @@ TEST_CASE("malformed HTTP is refused with 400") {
 TEST_CASE("an unreachable backend is a 502 that names it") {
   int port = closed_port();
   std::string url = "http://127.0.0.1:" + std::to_string(port);
-  slotcache_process proxy(url);
+  slotcache_process proxy(url, {}, /*wait_for_backend=*/false);
   auto res = http_call(proxy.port(), "POST", "/completion", R"({"prompt":"hi"})");
   check_error_shape(res, 502, "unavailable_error", "backend " + url + " unreachable");
   // The connection stays usable.

@@ -80,7 +80,8 @@ TEST_CASE("generation answers reach the client exactly as the backend sent them"
 
 TEST_CASE("headers, query and Authorization pass through but hop-by-hop headers do not") {
   fake_backend backend({"--api-key", "sekrit"});
-  slotcache_process proxy(backend.url());
+  // slotcache's own calls need the key too; clients bring theirs.
+  slotcache_process proxy(backend.url(), {"--backend-api-key", "sekrit"});
 
   auto denied = http_call(proxy.port(), "GET", "/props?x=1&y=%20z");
   auto denied_direct = http_call(backend.port(), "GET", "/props?x=1&y=%20z");

@@ -31,7 +31,8 @@ nlohmann::json fake_backend::stats() const {
   return nlohmann::json::parse(res.body);
 }
 
-slotcache_process::slotcache_process(const std::string& backend_url, std::vector<std::string> args) {
+slotcache_process::slotcache_process(const std::string& backend_url, std::vector<std::string> args,
+                                     bool wait_for_backend) {
   args.insert(args.begin(), {"--listen", "127.0.0.1:0", "--backend", backend_url, "--threads", "2"});
   process_ = std::make_unique<child_process>(slotcache_program(), args);
   port_ = process_->wait_for_port();
@@ -40,6 +41,10 @@ slotcache_process::slotcache_process(const std::string& backend_url, std::vector
     for (const auto& l : process_->lines()) log += l + "\n";
     throw std::runtime_error("slotcache did not start:\n" + log);
   }
+  // Its first calls to the backend (/props, /v1/models, probes) are over before a test begins.
+  if (wait_for_backend && !process_->wait_for_line("backend: ", std::chrono::seconds(20)))
+    throw std::runtime_error("slotcache did not read the backend's identity");
+  if (wait_for_backend) process_->wait_for_line("checkpoint store ", std::chrono::milliseconds(200));
 }
 
 }  // namespace slotcache::test

@@ -43,7 +43,9 @@ class fake_backend {
 // The slotcache binary in front of a backend, on a free loopback port.
 class slotcache_process {
  public:
-  slotcache_process(const std::string& backend_url, std::vector<std::string> args = {});
+  // Waits until slotcache has read the backend's identity, unless the backend is not expected up.
+  slotcache_process(const std::string& backend_url, std::vector<std::string> args = {},
+                    bool wait_for_backend = true);
   int port() const { return port_; }
   child_process& process() { return *process_; }
 

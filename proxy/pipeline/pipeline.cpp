@@ -1,0 +1,287 @@
+#include "pipeline/pipeline.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "backend/backend_monitor.h"
+#include "backend/client.h"
+#include "cache/answer_timings.h"
+#include "cache/boundaries.h"
+#include "cache/prompt_request.h"
+#include "config/config.h"
+#include "server/reply.h"
+#include "server/router.h"
+#include "server/worker.h"
+
+namespace slotcache {
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using nlohmann::json;
+using namespace net::experimental::awaitable_operators;
+
+namespace {
+
+// Saving costs the backend's main loop time (every slot waits) and 50-130 KiB per token on real
+// models: a slot's old content is kept only when it holds this much beyond what the new prompt
+// shares with it.
+constexpr std::size_t min_saved_tokens = 64;
+
+// What steps 1-4 leave for forwarding.
+struct prepared {
+  std::vector<token_id> tokens;
+  slot_lease lease;               // inactive: relay without pinning
+  std::size_t expected_reuse = 0; // tokens the backend should reuse from the slot
+  std::size_t restored = 0;       // restored from a checkpoint (0: none)
+  std::string degraded;           // why caching was given up for this request
+  std::optional<unsigned> refuse; // answer this status instead (no slot in time)
+  std::string refuse_message;
+};
+
+std::vector<std::size_t> positions_of(const std::vector<token_id>& tokens, std::optional<token_id> t) {
+  std::vector<std::size_t> at;
+  if (!t) return at;
+  for (std::size_t i = 0; i < tokens.size(); ++i)
+    if (tokens[i] == *t) at.push_back(i);
+  return at;
+}
+
+class pipeline_run {
+ public:
+  pipeline_run(worker& w, const backend_identity& id, pipeline_stats& stats, const config& cfg)
+      : client_(w.client), id_(id), store_(*id.store), stats_(stats), cfg_(cfg) {}
+
+  net::awaitable<void> prepare(prepared& p, const prompt_request& shape, const json& body) {
+    if (!co_await tokens_of(p, shape, body)) co_return;
+    if (!co_await lease_slot(p, body)) co_return;
+    const int slot = p.lease.slot();
+    auto held = p.lease.held_tokens();
+    std::size_t reuse = 0;
+    if (id_.kind == model_kind::dense)
+      reuse = p.lease.common_prefix();
+    else if (held && p.lease.extends() && held->size() < p.tokens.size())
+      reuse = held->size();
+
+    // Dense: a slot's content is about to be replaced by a prompt that does not extend it.
+    if (id_.kind == model_kind::dense && held && !p.lease.extends() && held->size() >= reuse + min_saved_tokens)
+      co_await save_prefix(slot, std::vector<token_id>(held->begin(), held->end()), "slot content");
+
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      auto found = store_.acquire_longest_prefix(p.tokens, p.tokens.size() - 1);
+      if (!found.lease || found.lease->n_tokens() <= reuse) break;
+      ++stats_.restores;
+      auto restored = co_await client_.slot_restore(slot, found.lease->file_name());
+      if (restored) {
+        found.lease->record_hit();
+        reuse = p.restored = found.lease->n_tokens();
+        spdlog::debug("cache: restored {} tokens into slot {} ({:.1f} ms)", reuse, slot, restored.value().restore_ms);
+        break;
+      }
+      ++stats_.restore_failures;
+      spdlog::warn("cache: restoring {} into slot {} failed: {}; dropping that checkpoint", found.lease->file_name(),
+                   slot, restored.error().message);
+      found.lease->discard();
+      reuse = 0;  // a failed restore leaves the slot empty
+    }
+
+    if (id_.kind == model_kind::hybrid) {
+      auto starts = positions_of(p.tokens, id_.message_start);
+      boundary_input in;
+      in.n_tokens = p.tokens.size();
+      in.message_starts = starts;
+      if (!starts.empty() && starts.back() > 0) in.last_message_end = starts.back();
+      in.reused = reuse;
+      in.chunk_tokens = cfg_.chunk_tokens;
+      for (std::size_t b : checkpoint_boundaries(in)) {
+        std::vector<token_id> prefix(p.tokens.begin(), p.tokens.begin() + static_cast<std::ptrdiff_t>(b));
+        if (!co_await save_prefix(slot, std::move(prefix), "boundary")) break;
+        reuse = b;
+      }
+    }
+    p.expected_reuse = std::min(reuse, p.tokens.size() - 1);
+  }
+
+  // Leaves exactly `prefix` in the slot (prefill) and checkpoints it, unless already on disk.
+  net::awaitable<bool> save_prefix(int slot, std::vector<token_id> prefix, const char* what) {
+    auto ticket = store_.reserve(prefix);
+    if (!ticket) co_return ticket.error() == store_error::already_indexed || ticket.error() == store_error::busy;
+    auto filled = co_await client_.prefill(slot, prefix);
+    if (!filled) {
+      ++stats_.save_failures;
+      spdlog::warn("cache: prefill of {} tokens in slot {} failed: {}", prefix.size(), slot, filled.error().message);
+      co_return false;
+    }
+    const std::string file = ticket.value().file_name();
+    auto saved = co_await client_.slot_save(slot, file);
+    if (!saved || saved.value().n_written == 0) {
+      ++stats_.save_failures;
+      spdlog::warn("cache: saving slot {} to {} failed: {}", slot, file,
+                   saved ? std::string("nothing written") : saved.error().message);
+      co_return true;  // the slot holds the prefix all the same
+    }
+    auto published = store_.publish(std::move(ticket).value(), prefix, saved.value().n_written);
+    if (!published) {
+      ++stats_.save_failures;
+      spdlog::warn("cache: checkpoint {} refused: {}", file, to_string(published.error()));
+      co_return true;
+    }
+    ++stats_.saves;
+    stats_.saved_bytes += saved.value().n_written;
+    spdlog::debug("cache: saved {} ({} tokens, {} bytes, {:.1f} ms) from slot {}", what, prefix.size(),
+                  saved.value().n_written, saved.value().save_ms, slot);
+    co_return true;
+  }
+
+ private:
+  net::awaitable<bool> tokens_of(prepared& p, const prompt_request& shape, const json& body) {
+    if (shape.form == prompt_form::tokens) {
+      p.tokens = shape.tokens;
+    } else {
+      std::string text = shape.text;
+      if (shape.form == prompt_form::chat) {
+        auto rendered = co_await client_.apply_template(body);
+        if (!rendered) {
+          p.degraded = "apply-template: " + rendered.error().message;
+          co_return false;
+        }
+        text = std::move(rendered).value();
+      }
+      auto tokens = co_await client_.tokenize(text);
+      if (!tokens) {
+        p.degraded = "tokenize: " + tokens.error().message;
+        co_return false;
+      }
+      p.tokens = std::move(tokens).value();
+    }
+    if (p.tokens.size() < 2) {
+      p.degraded = "prompt too short to cache";
+      co_return false;
+    }
+    co_return true;
+  }
+
+  net::awaitable<bool> lease_slot(prepared& p, const json& body) {
+    std::optional<int> wanted;
+    if (auto it = body.find("id_slot"); it != body.end() && it->is_number_integer()) {
+      int k = it->get<int>();
+      if (k >= 0 && k < id_.total_slots) wanted = k;  // anything else is "any slot": never sent as given
+    }
+    auto acquired = co_await id_.slots->acquire(p.tokens, wanted);
+    if (acquired) {
+      p.lease = std::move(acquired).value();
+      co_return true;
+    }
+    switch (acquired.error()) {
+      case slot_error::queue_full:
+      case slot_error::timeout:
+      case slot_error::shutting_down:
+        ++stats_.rejected;
+        p.refuse = 503;
+        p.refuse_message = fmt::format("no backend slot available ({}); try again later", to_string(acquired.error()));
+        break;
+      default:
+        p.degraded = fmt::format("slot lease: {}", to_string(acquired.error()));
+        break;
+    }
+    co_return false;
+  }
+
+  backend_client& client_;
+  const backend_identity& id_;
+  checkpoint_store& store_;
+  pipeline_stats& stats_;
+  const config& cfg_;
+};
+
+}  // namespace
+
+net::awaitable<void> save_slots(worker& w, backend_monitor& monitor, pipeline_stats& stats, const config& cfg) {
+  auto identity = monitor.current();
+  if (!identity || !identity->caching()) co_return;
+  pipeline_run run(w, *identity, stats, cfg);
+  for (int slot = 0; slot < identity->total_slots; ++slot) {
+    auto lease = co_await identity->slots->acquire({}, slot);
+    if (!lease) continue;
+    auto held = lease.value().held_tokens();
+    // Dense only: a hybrid slot holds generated tokens slotcache cannot name after its prompt.
+    if (identity->kind != model_kind::dense || !held || held->size() < min_saved_tokens) continue;
+    std::vector<token_id> content(held->begin(), held->end());
+    if (co_await run.save_prefix(slot, content, "slot content at shutdown"))
+      lease.value().release(std::move(content));
+  }
+}
+
+net::awaitable<relay_result> run_pipeline(beast::tcp_stream& client, http::request<http::string_body> req, worker& w,
+                                          backend_monitor& monitor, pipeline_stats& stats, const config& cfg,
+                                          bool client_keep_alive) {
+  auto identity = monitor.current();
+  if (!identity || !identity->caching())
+    co_return co_await relay(client, std::move(req), w.pool, cfg, client_keep_alive);
+  ++stats.requests;
+
+  json body = json::parse(req.body(), nullptr, false);
+  const std::string path(path_of(req.target()));
+  prompt_request shape = classify_prompt(path, body);
+  if (shape.form == prompt_form::unsupported) {
+    ++stats.bypass;
+    spdlog::debug("cache: bypass {}: {}", path, shape.why);
+    co_return co_await relay(client, std::move(req), w.pool, cfg, client_keep_alive);
+  }
+
+  // Steps 1-4 are pointless once the client has gone: they run beside a watch on it.
+  prepared p;
+  pipeline_run run(w, *identity, stats, cfg);
+  auto first = co_await (run.prepare(p, shape, body) || watch_client(client));
+  if (first.index() == 1) {
+    relay_result gone;
+    gone.client_gone = true;
+    co_return gone;  // the lease, if any, goes back as unknown
+  }
+  if (p.refuse) {
+    auto r = co_await send_error(client, req.version(), client_keep_alive, *p.refuse, p.refuse_message);
+    relay_result refused;
+    refused.status = *p.refuse;
+    refused.bytes_out = r.body_bytes;
+    refused.keep_alive = client_keep_alive && !r.error;
+    co_return refused;
+  }
+  if (!p.lease) {
+    ++(p.degraded.empty() ? stats.bypass : stats.errors);
+    spdlog::warn("cache: relaying {} uncached: {}", path, p.degraded);
+    co_return co_await relay(client, std::move(req), w.pool, cfg, client_keep_alive);
+  }
+
+  body["id_slot"] = p.lease.slot();
+  body["cache_prompt"] = true;
+  req.body() = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  req.prepare_payload();
+  std::string tail;
+  auto result = co_await relay(client, std::move(req), w.pool, cfg, client_keep_alive, &tail);
+
+  auto timings = find_timings(tail);
+  stats.prompt_tokens += p.tokens.size();
+  if (timings) {
+    stats.reused_tokens += static_cast<std::uint64_t>(timings->cache_n);
+    stats.computed_tokens += static_cast<std::uint64_t>(timings->prompt_n);
+    if (static_cast<std::size_t>(timings->cache_n) < p.expected_reuse) {
+      ++stats.restore_ineffective;
+      spdlog::warn("cache: slot {} reused {} tokens where {} were expected ({} restored)", p.lease.slot(),
+                   timings->cache_n, p.expected_reuse, p.restored);
+    }
+  }
+  spdlog::debug("cache: {} tokens, slot {}, restored {}, reused {}, computed {}", p.tokens.size(), p.lease.slot(),
+                p.restored, timings ? timings->cache_n : -1, timings ? timings->prompt_n : -1);
+  if (result.status == 200 && !result.client_gone && !result.backend_cut)
+    p.lease.release(std::move(p.tokens));  // the prompt, then generated tokens slotcache cannot see
+  else
+    p.lease.release_unknown();
+  co_return result;
+}
+
+}  // namespace slotcache
