@@ -37,6 +37,47 @@ net::awaitable<std::vector<token_id>> special_prefix(backend_client& client) {
   co_return empty ? std::move(empty).value() : std::vector<token_id>{};
 }
 
+// The tokens that open a message, learned from the template itself: the generation prompt (what
+// opens the assistant's next message, role included) and the opening of a later user message
+// share exactly the marker, e.g. <|im_start|>, or its pieces where the vocabulary lacks it.
+net::awaitable<std::vector<token_id>> find_message_marker(backend_client& client) {
+  const nlohmann::json u1 = {{"role", "user"}, {"content", "Hello"}};
+  const nlohmann::json a1 = {{"role", "assistant"}, {"content", "Hi"}};
+  const nlohmann::json u2 = {{"role", "user"}, {"content", "Bye"}};
+  struct render_spec {
+    nlohmann::json messages;
+    bool generation_prompt;
+  };
+  const std::vector<render_spec> specs = {
+      {nlohmann::json::array({u1}), false}, {nlohmann::json::array({u1}), true}, {nlohmann::json::array({u1, a1, u2}), false}};
+  std::vector<std::vector<token_id>> renders;
+  for (const auto& spec : specs) {
+    const nlohmann::json body = {{"messages", spec.messages}, {"add_generation_prompt", spec.generation_prompt}};
+    auto rendered = co_await client.apply_template(body);
+    if (!rendered) co_return std::vector<token_id>{};
+    auto tokens = co_await client.tokenize(rendered.value());
+    if (!tokens) co_return std::vector<token_id>{};
+    renders.push_back(std::move(tokens).value());
+  }
+  const auto& one = renders[0];
+  const auto& with_prompt = renders[1];
+  const auto& three = renders[2];
+  auto extends = [&](const std::vector<token_id>& longer) {
+    return longer.size() > one.size() && std::equal(one.begin(), one.end(), longer.begin());
+  };
+  if (!extends(with_prompt) || !extends(three)) co_return std::vector<token_id>{};
+  const std::vector<token_id> gen(with_prompt.begin() + static_cast<std::ptrdiff_t>(one.size()), with_prompt.end());
+  std::size_t best = 0;
+  for (std::size_t j = one.size() + 1; j < three.size(); ++j) {
+    std::size_t l = 0;
+    while (l < gen.size() && j + l < three.size() && three[j + l] == gen[l]) ++l;
+    best = std::max(best, l);
+  }
+  // The whole generation prompt matching would mean the role was matched too: not a marker.
+  if (best == 0 || best == gen.size()) co_return std::vector<token_id>{};
+  co_return std::vector<token_id>(gen.begin(), gen.begin() + static_cast<std::ptrdiff_t>(best));
+}
+
 }  // namespace
 
 backend_monitor::backend_monitor(const config& cfg, const clock& clk) : config_(cfg), clock_(clk) {}
@@ -78,6 +119,8 @@ net::awaitable<bool> backend_monitor::refresh(backend_client& client) {
     slot_options.n_slots = std::max(identity->total_slots, 1);
     slot_options.max_waiters = config_.queue_size;
     slot_options.max_wait = config_.queue_wait;
+    // Every prompt shares a BOS and a template header with every other: not a reason to pick a slot.
+    slot_options.useful_prefix = 32;
     identity->slots = std::make_shared<slot_scheduler>(slot_options, clock_);
     co_await probe(client, *identity);
 
@@ -100,20 +143,11 @@ net::awaitable<bool> backend_monitor::refresh(backend_client& client) {
 // prefill 64 tokens, send the first 32 plus another, and see what the backend reuses.
 net::awaitable<void> backend_monitor::probe(backend_client& client, backend_identity& identity) {
   const auto skip = co_await special_prefix(client);
-  const nlohmann::json two_turns = {
-      {"messages",
-       {{{"role", "user"}, {"content", "Hello"}}, {{"role", "assistant"}, {"content", "Hi"}},
-        {{"role", "user"}, {"content", "Bye"}}}}};
-  if (auto rendered = co_await client.apply_template(two_turns)) {
-    if (auto tokens = co_await client.tokenize(rendered.value())) {
-      const auto& t = tokens.value();
-      std::size_t first = 0;
-      while (first < t.size() && first < skip.size() && t[first] == skip[first]) ++first;
-      if (first < t.size() && std::count(t.begin(), t.end(), t[first]) >= 3) identity.message_start = t[first];
-    }
-  }
-  if (!identity.message_start)
-    spdlog::warn("backend template: no message-start token found; checkpoints only at the end of prompts");
+  identity.message_marker = co_await find_message_marker(client);
+  if (identity.message_marker.empty())
+    spdlog::warn("backend template: no message marker found; hybrid checkpoints only where the slot is saved");
+  else
+    spdlog::info("backend template: messages open with {} token(s)", identity.message_marker.size());
 
   if (config_.model_kind != "auto") {
     identity.kind = config_.model_kind == "dense" ? model_kind::dense : model_kind::hybrid;
@@ -154,13 +188,39 @@ net::awaitable<void> backend_monitor::probe(backend_client& client, backend_iden
                b.value().cache_n);
 }
 
+// llama-server numbers its tasks from 0 in each process: a highest id_task lower than one seen
+// before means the backend restarted and its slots hold nothing slotcache put there.
+net::awaitable<void> backend_monitor::check_restart(backend_client& client) {
+  auto slots = co_await client.call("GET", "/slots");
+  if (!slots || !slots.value().is_array()) co_return;  // --no-slots: nothing to learn here
+  long long highest = -1;
+  for (const auto& s : slots.value())
+    if (s.is_object() && s.contains("id_task") && s["id_task"].is_number_integer())
+      highest = std::max(highest, s["id_task"].get<long long>());
+  if (highest < last_task_id_) {
+    if (auto id = current_.load(); id && id->slots) {
+      id->slots->mark_all_unknown();
+      spdlog::warn("backend restarted (task ids went back): its slots are treated as empty of anything known");
+    }
+  }
+  last_task_id_ = highest;
+}
+
 net::awaitable<void> backend_monitor::run(backend_client& client) {
   net::steady_timer timer(co_await net::this_coro::executor);
   auto retry = std::chrono::milliseconds(250);
   bool warned = false;
   while (!stopping_) {
     bool ok = co_await refresh(client);
+    if (!ok) lost_contact_ = true;
+    if (ok && lost_contact_.exchange(false)) {
+      if (auto id = current_.load(); id && id->slots) {
+        id->slots->mark_all_unknown();
+        spdlog::warn("backend was unreachable: its slots are treated as empty of anything known");
+      }
+    }
     if (ok) {
+      co_await check_restart(client);
       retry = std::chrono::milliseconds(250);
       warned = false;
       if (auto id = current_.load(); id && id->store) id->store->flush();
@@ -168,8 +228,11 @@ net::awaitable<void> backend_monitor::run(backend_client& client) {
       spdlog::warn("backend {} not answering yet; relaying without cache until it does", config_.backend_url);
       warned = true;
     }
-    // Until the first answer, retry soon (with backoff); afterwards, check now and then.
-    auto wait = current_.load() && ok ? std::chrono::duration_cast<std::chrono::milliseconds>(config_.backend_check_interval) : retry;
+    // Until the first answer, and while the backend fails, retry soon (with backoff); afterwards,
+    // check now and then.
+    auto wait = current_.load() && ok && !lost_contact_
+                    ? std::chrono::duration_cast<std::chrono::milliseconds>(config_.backend_check_interval)
+                    : retry;
     retry = std::min(retry * 2, std::chrono::milliseconds(5000));
     timer.expires_after(wait);
     co_await timer.async_wait(net::as_tuple(net::use_awaitable));

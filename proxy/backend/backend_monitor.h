@@ -29,8 +29,9 @@ struct backend_identity {
   std::shared_ptr<checkpoint_store> store;
   std::shared_ptr<slot_scheduler> slots;
   model_kind kind = model_kind::dense;
-  // The chat template's message-start token (e.g. <|im_start|>): where prompts part.
-  std::optional<token_id> message_start;
+  // The tokens that open every message in the chat template (e.g. <|im_start|>, or its pieces when
+  // the vocabulary has no such special token): where prompts part. Empty when not found.
+  std::vector<token_id> message_marker;
 
   bool caching() const { return store && slots; }
 };
@@ -48,18 +49,22 @@ class backend_monitor {
   boost::asio::awaitable<void> run(backend_client& client);
   void stop() { stopping_ = true; }
 
+
   // Null until the backend has answered once.
   std::shared_ptr<const backend_identity> current() const { return current_.load(); }
 
  private:
   boost::asio::awaitable<bool> refresh(backend_client& client);
   boost::asio::awaitable<void> probe(backend_client& client, backend_identity& identity);
+  boost::asio::awaitable<void> check_restart(backend_client& client);
 
   const config& config_;
   const clock& clock_;
   posix_file_ops fs_;
   std::atomic<std::shared_ptr<const backend_identity>> current_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> lost_contact_{false};
+  long long last_task_id_ = -1;  // highest id_task seen in /slots: it only grows while a backend lives
 };
 
 }  // namespace slotcache

@@ -115,7 +115,7 @@ void slot_lease::finish(shared_tokens now_held) {
 // --- slot_scheduler ---
 
 slot_scheduler::slot_scheduler(options opts, const clock& clk)
-    : core_(std::make_shared<slot_scheduler_core>(slot_table::options{opts.n_slots, opts.max_waiters}, clk)),
+    : core_(std::make_shared<slot_scheduler_core>(slot_table::options{opts.n_slots, opts.max_waiters, opts.useful_prefix}, clk)),
       max_wait_(opts.max_wait) {}
 
 slot_scheduler::~slot_scheduler() { shutdown(); }

@@ -74,6 +74,7 @@ class slot_scheduler {
     int n_slots = 1;
     std::size_t max_waiters = 64;
     std::chrono::steady_clock::duration max_wait = std::chrono::seconds{600};
+    std::size_t useful_prefix = 1;  // see slot_table::options
   };
 
   using acquire_result = result<slot_lease, slot_error>;

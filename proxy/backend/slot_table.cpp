@@ -70,16 +70,27 @@ acquire_decision slot_table::try_acquire(token_span prompt, std::optional<int> w
   }
   int best = -1;
   std::size_t best_common = 0;
+  bool best_loses_nothing = false;
   for (int i = 0; i < size(); ++i) {
     const slot_state& s = slots_[static_cast<std::size_t>(i)];
     if (s.leased) continue;
-    const std::size_t common = common_prefix(s.held, prompt);
-    // Strictly better prefix, or as good and released longer ago; ids ascend, so equal ages keep
-    // the lowest id.
-    if (best < 0 || common > best_common ||
-        (common == best_common && s.released_seq < slots_[static_cast<std::size_t>(best)].released_seq)) {
+    std::size_t common = common_prefix(s.held, prompt);
+    // A BOS and a template header are shared by every prompt: such a match is no reason to
+    // overwrite what a slot holds.
+    if (common < options_.useful_prefix) common = 0;
+    // Empty, unknown or extended by the prompt: taking the slot destroys nothing worth keeping.
+    const bool loses_nothing = !s.held || s.held->empty() || common_prefix(s.held, prompt) == s.held->size();
+    // Better prefix; or as good and losing nothing where the best loses something; or as good on
+    // both and released longer ago. Ids ascend, so equal ages keep the lowest id.
+    const bool better =
+        best < 0 || common > best_common ||
+        (common == best_common && loses_nothing && !best_loses_nothing) ||
+        (common == best_common && loses_nothing == best_loses_nothing &&
+         s.released_seq < slots_[static_cast<std::size_t>(best)].released_seq);
+    if (better) {
       best = i;
       best_common = common;
+      best_loses_nothing = loses_nothing;
     }
   }
   if (best < 0) return must_wait{};

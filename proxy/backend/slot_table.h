@@ -12,7 +12,9 @@
 //                                          (waits) ──► cancel: timed out or gone
 //
 // Choice of a free slot: the longest common prefix of its held tokens with the prompt (unknown
-// counts as 0), ties to the least recently released (then the lowest id). A waiter pinned to one
+// counts as 0, and so does one shorter than useful_prefix), ties first to a slot whose content
+// would not be lost (empty, unknown, or extended by the prompt), then to the least recently
+// released (then the lowest id). A waiter pinned to one
 // slot (`id_slot`) takes only that slot and does not hold up waiters behind it; a waiter for any
 // slot takes whichever is released. Invariant, checked by enqueue: no one waits for a slot that
 // is free, so try_acquire never overtakes a waiter.
@@ -96,6 +98,7 @@ class slot_table {
   struct options {
     int n_slots = 1;               // > 0
     std::size_t max_waiters = 64;  // 0: nobody waits
+    std::size_t useful_prefix = 1;  // shorter common prefixes count as none when choosing a slot
   };
 
   // Every slot starts unknown and free. Throws std::invalid_argument when n_slots <= 0.

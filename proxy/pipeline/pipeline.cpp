@@ -1,5 +1,6 @@
 #include "pipeline/pipeline.h"
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,11 +45,11 @@ struct prepared {
   std::string refuse_message;
 };
 
-std::vector<std::size_t> positions_of(const std::vector<token_id>& tokens, std::optional<token_id> t) {
+std::vector<std::size_t> positions_of(const std::vector<token_id>& tokens, const std::vector<token_id>& marker) {
   std::vector<std::size_t> at;
-  if (!t) return at;
-  for (std::size_t i = 0; i < tokens.size(); ++i)
-    if (tokens[i] == *t) at.push_back(i);
+  if (marker.empty() || marker.size() > tokens.size()) return at;
+  for (std::size_t i = 0; i + marker.size() <= tokens.size(); ++i)
+    if (std::equal(marker.begin(), marker.end(), tokens.begin() + static_cast<std::ptrdiff_t>(i))) at.push_back(i);
   return at;
 }
 
@@ -91,7 +92,7 @@ class pipeline_run {
     }
 
     if (id_.kind == model_kind::hybrid) {
-      auto starts = positions_of(p.tokens, id_.message_start);
+      auto starts = positions_of(p.tokens, id_.message_marker);
       boundary_input in;
       in.n_tokens = p.tokens.size();
       in.message_starts = starts;
@@ -264,6 +265,8 @@ net::awaitable<relay_result> run_pipeline(beast::tcp_stream& client, http::reque
   std::string tail;
   auto result = co_await relay(client, std::move(req), w.pool, cfg, client_keep_alive, &tail);
 
+  // A backend that failed may be restarting: whatever slotcache believed its slots hold is void.
+  if (result.backend_failed || result.backend_cut) identity->slots->mark_all_unknown();
   auto timings = find_timings(tail);
   stats.prompt_tokens += p.tokens.size();
   if (timings) {

@@ -88,6 +88,7 @@ net::awaitable<void> exchange(exchange_state& st, beast::tcp_stream& client,
     arm(client, cfg.client_idle_timeout);
     auto r = co_await send_error(client, client_version, client_keep_alive, code, message);
     st.result.status = code;
+    st.result.backend_failed = true;
     st.result.bytes_out = r.body_bytes;
     st.result.keep_alive = client_keep_alive && !r.error;
     st.result.client_gone = static_cast<bool>(r.error);

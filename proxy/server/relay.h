@@ -20,6 +20,7 @@ struct relay_result {
   bool keep_alive = false;       // the client connection may serve another request
   bool client_gone = false;      // the client left before the answer was complete
   bool backend_cut = false;      // the backend failed after the answer had started
+  bool backend_failed = false;   // slotcache answered 502/504 itself: the backend was unreachable or died
 };
 
 // Forwards one request to the backend and streams the answer back as it arrives.
