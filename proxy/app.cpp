@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "backend/backend_monitor.h"
+#include "pipeline/pipeline.h"
 #include "server/listener.h"
 #include "server/worker.h"
 
@@ -55,7 +56,7 @@ net::awaitable<void> drain(listener& l, std::vector<std::unique_ptr<worker>>& wo
     if (state.monitor) {
       // What the slots hold is lost with the backend's memory: checkpoint it in the time left.
       tick.expires_at(deadline);
-      co_await (save_slots(*workers.front(), *state.monitor, state.stats, cfg) ||
+      co_await (save_slots(*workers.front(), *state.monitor, state.stats, cfg, std::chrono::seconds(0)) ||
                 tick.async_wait(net::use_awaitable));
     }
   }
@@ -89,6 +90,7 @@ int app::run() {
                config_.backend_url, threads);
   net::co_spawn(main_ioc, l.accept_loop(), log_unexpected);
   net::co_spawn(main_ioc, monitor.run(workers.front()->client), log_unexpected);
+  net::co_spawn(main_ioc, save_idle_slots(*workers.front(), monitor, state.stats, config_), log_unexpected);
 
   net::signal_set signals(main_ioc, SIGINT, SIGTERM);
   bool stopping = false;

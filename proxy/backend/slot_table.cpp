@@ -141,6 +141,7 @@ std::optional<slot_handoff> slot_table::release(int slot, shared_tokens now_held
   s.held = s.lease_generation == generation_ ? std::move(now_held) : nullptr;
   s.leased = false;
   s.released_seq = ++release_seq_;
+  s.released_at = clock_.now();
   return hand_over(slot);
 }
 
@@ -179,6 +180,7 @@ slot_table_snapshot slot_table::snapshot() const {
     if (s.held) v.n_tokens = s.held->size();
     v.leased = s.leased;
     if (s.leased) v.lease_age = std::max(clock::duration::zero(), now - s.leased_at);
+    if (!s.leased && s.released_seq) v.idle_age = std::max(clock::duration::zero(), now - s.released_at);
     snap.slots.push_back(v);
   }
   snap.waiting = queue_.size();

@@ -85,6 +85,7 @@ struct slot_view {
   std::optional<std::size_t> n_tokens;  // nullopt: unknown
   bool leased = false;
   clock::duration lease_age{};          // zero when free
+  clock::duration idle_age{};           // since its last release; zero when leased or never released
 };
 
 struct slot_table_snapshot {
@@ -152,6 +153,7 @@ class slot_table {
     std::uint64_t lease_generation = 0;  // generation_ when leased
     std::uint64_t released_seq = 0;      // LRU order: 0 = never released
     clock::time_point leased_at{};
+    clock::time_point released_at{};     // last release (released_seq > 0)
   };
   struct waiter_entry {
     std::uint64_t id = 0;

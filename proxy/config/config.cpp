@@ -57,6 +57,8 @@ const std::vector<option_spec>& specs() {
       {"model_kind", "auto",
        "dense, hybrid (recurrent/SWA: reuse needs a checkpoint before where prompts part) or auto (probed once)"},
       {"chunk_tokens", 4096, "hybrid models: smallest spacing of checkpoints within one prompt"},
+      {"save_idle_seconds", 60,
+       "dense models: checkpoint what a slot holds once it has been idle this long (0 = never)"},
       {"queue_size", 64, "requests that may wait for a busy backend slot; more are answered 503"},
       {"queue_wait_seconds", 600, "longest wait for a backend slot before 503"},
   };
@@ -259,6 +261,7 @@ config config_from_json(const json& doc) {
   if (cfg.model_kind != "auto" && cfg.model_kind != "dense" && cfg.model_kind != "hybrid")
     fail("model_kind", fmt::format("'{}' is not one of auto, dense, hybrid", cfg.model_kind));
   cfg.chunk_tokens = static_cast<std::size_t>(get_int(doc, "chunk_tokens", 16, 1 << 24));
+  cfg.save_idle = get_seconds(doc, "save_idle_seconds", 0);
   cfg.queue_size = static_cast<std::size_t>(get_int(doc, "queue_size", 0, 1'000'000));
   cfg.queue_wait = get_seconds(doc, "queue_wait_seconds", 1);
   return cfg;
@@ -286,6 +289,7 @@ json config::to_json() const {
       {"cache_max_entries", cache_max_entries},
       {"model_kind", model_kind},
       {"chunk_tokens", chunk_tokens},
+      {"save_idle_seconds", save_idle.count()},
       {"queue_size", queue_size},
       {"queue_wait_seconds", queue_wait.count()},
   };

@@ -44,6 +44,7 @@ struct config {
   std::size_t cache_max_entries = 0;  // 0: no limit
   std::string model_kind;             // auto, dense or hybrid
   std::size_t chunk_tokens = 0;
+  std::chrono::seconds save_idle{};  // 0: never
   std::size_t queue_size = 0;
   std::chrono::seconds queue_wait{};
 

@@ -5,7 +5,11 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -202,11 +206,15 @@ class pipeline_run {
 
 }  // namespace
 
-net::awaitable<void> save_slots(worker& w, backend_monitor& monitor, pipeline_stats& stats, const config& cfg) {
+net::awaitable<void> save_slots(worker& w, backend_monitor& monitor, pipeline_stats& stats, const config& cfg,
+                                std::chrono::seconds min_idle) {
   auto identity = monitor.current();
   if (!identity || !identity->caching()) co_return;
   pipeline_run run(w, *identity, stats, cfg);
+  const auto snapshot = identity->slots->snapshot();
   for (int slot = 0; slot < identity->total_slots; ++slot) {
+    const auto& view = snapshot.slots[static_cast<std::size_t>(slot)];
+    if (view.leased || !view.n_tokens || *view.n_tokens < min_saved_tokens || view.idle_age < min_idle) continue;
     auto lease = co_await identity->slots->acquire({}, slot);
     if (!lease) continue;
     auto held = lease.value().held_tokens();
@@ -215,6 +223,18 @@ net::awaitable<void> save_slots(worker& w, backend_monitor& monitor, pipeline_st
     std::vector<token_id> content(held->begin(), held->end());
     if (co_await run.save_prefix(slot, content, "slot content at shutdown"))
       lease.value().release(std::move(content));
+  }
+}
+
+net::awaitable<void> save_idle_slots(worker& w, backend_monitor& monitor, pipeline_stats& stats, const config& cfg) {
+  if (cfg.save_idle.count() == 0) co_return;
+  net::steady_timer timer(co_await net::this_coro::executor);
+  for (;;) {
+    timer.expires_after(std::max(std::chrono::seconds(1), cfg.save_idle / 4));
+    auto [ec] = co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+    if (ec) co_return;
+    // A content already checkpointed is found in the index and not saved again.
+    co_await save_slots(w, monitor, stats, cfg, cfg.save_idle);
   }
 }
 

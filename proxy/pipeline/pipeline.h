@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 
 #include <boost/asio/awaitable.hpp>
@@ -47,9 +48,14 @@ boost::asio::awaitable<relay_result> run_pipeline(boost::beast::tcp_stream& clie
                                                   worker& w, backend_monitor& monitor, pipeline_stats& stats,
                                                   const config& cfg, bool client_keep_alive);
 
-// At shutdown: checkpoints what each idle slot holds, so a restarted slotcache (or backend) can
-// restore it. Bounded by the caller.
+// Checkpoints what each slot idle for at least `min_idle` holds (dense models), so that it
+// survives the slot's reuse and restarts of slotcache or the backend. At shutdown with min_idle 0,
+// bounded by the caller.
 boost::asio::awaitable<void> save_slots(worker& w, backend_monitor& monitor, pipeline_stats& stats,
-                                        const config& cfg);
+                                        const config& cfg, std::chrono::seconds min_idle);
+
+// Runs save_slots for slots idle save_idle_seconds, now and then, until cancelled.
+boost::asio::awaitable<void> save_idle_slots(worker& w, backend_monitor& monitor, pipeline_stats& stats,
+                                             const config& cfg);
 
 }  // namespace slotcache

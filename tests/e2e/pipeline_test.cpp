@@ -228,3 +228,15 @@ TEST_CASE("a backend restart empties slotcache's picture of the slots, and check
   auto stats = nlohmann::json::parse(http_call(port, "GET", "/fake/stats").body);
   CHECK(stats["restores"].get<int>() == 1);
 }
+
+TEST_CASE("dense: a slot idle for save_idle_seconds is checkpointed once") {
+  temp_dir dir;
+  fake_backend backend({"--mode", "dense", "--slots", "1", "--slot-save-path", dir.path().string()});
+  slotcache_process proxy(backend.url(), cache_args(dir, {"--save-idle-seconds", "1"}));
+  conversation conv("idle", 300, backend.port());
+  conv.say(proxy.port(), words("first", 20));
+  auto saved = proxy.process().wait_for_line("slot content", seconds(10));
+  REQUIRE(saved.has_value());
+  std::this_thread::sleep_for(seconds(3));
+  CHECK(backend.stats()["saves"].get<int>() == 1);  // the same content is not saved again
+}
