@@ -39,7 +39,7 @@ struct arm_result {
   long long reused_tokens = 0;    // timings.cache_n summed
   double seconds = 0;
   std::uintmax_t cache_bytes = 0;
-  double save_ms = 0, restore_ms = 0;
+  double save_ms = 0, restore_ms = 0, tokenize_ms = 0;
   int saves = 0, restores = 0;
 };
 
@@ -142,11 +142,13 @@ arm_result run_arm(const options& opt, bool via) {
   for (const auto& f : std::filesystem::directory_iterator(cache.path()))
     if (f.is_regular_file()) r.cache_bytes += f.file_size();
   if (proxy) {
-    static const std::regex saved(R"(saved .* bytes, ([0-9.]+) ms\))"), restored(R"(restored .* \(([0-9.]+) ms\))");
+    static const std::regex saved(R"(saved .* bytes, ([0-9.]+) ms\))"), restored(R"(restored .* \(([0-9.]+) ms\))"),
+        tokenized(R"(tokenized in ([0-9.]+) ms)");
     for (const auto& line : proxy->process().lines()) {
       std::smatch m;
       if (std::regex_search(line, m, saved)) r.save_ms += std::stod(m[1]), ++r.saves;
       if (std::regex_search(line, m, restored)) r.restore_ms += std::stod(m[1]), ++r.restores;
+      if (std::regex_search(line, m, tokenized)) r.tokenize_ms += std::stod(m[1]);
     }
   }
   std::fprintf(stderr, "\n");
@@ -190,5 +192,7 @@ int main(int argc, char** argv) {
               "%d restores (%.0f ms)\n",
               via.cache_bytes / 1048576.0, via.cache_bytes / 1048576.0 / requests, via.saves, via.save_ms,
               via.restores, via.restore_ms);
+  std::printf("  tokenizing through the backend: %.1f ms per request, %.2f us per prompt token\n",
+              via.tokenize_ms / requests, 1000.0 * via.tokenize_ms / std::max(1LL, via.prompt_tokens));
   return 0;
 }

@@ -47,6 +47,7 @@ struct prepared {
   std::string degraded;           // why caching was given up for this request
   std::optional<unsigned> refuse; // answer this status instead (no slot in time)
   std::string refuse_message;
+  double tokenize_ms = 0;         // rendering and tokenizing through the backend
 };
 
 std::vector<std::size_t> positions_of(const std::vector<token_id>& tokens, const std::vector<token_id>& marker) {
@@ -63,7 +64,10 @@ class pipeline_run {
       : client_(w.client), id_(id), store_(*id.store), stats_(stats), cfg_(cfg) {}
 
   net::awaitable<void> prepare(prepared& p, const prompt_request& shape, const json& body) {
-    if (!co_await tokens_of(p, shape, body)) co_return;
+    const auto started = std::chrono::steady_clock::now();
+    const bool tokenized = co_await tokens_of(p, shape, body);
+    p.tokenize_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+    if (!tokenized) co_return;
     if (!co_await lease_slot(p, body)) co_return;
     const int slot = p.lease.slot();
     auto held = p.lease.held_tokens();
@@ -298,8 +302,9 @@ net::awaitable<relay_result> run_pipeline(beast::tcp_stream& client, http::reque
                    timings->cache_n, p.expected_reuse, p.restored);
     }
   }
-  spdlog::debug("cache: {} tokens, slot {}, restored {}, reused {}, computed {}", p.tokens.size(), p.lease.slot(),
-                p.restored, timings ? timings->cache_n : -1, timings ? timings->prompt_n : -1);
+  spdlog::debug("cache: {} tokens (tokenized in {:.1f} ms), slot {}, restored {}, reused {}, computed {}",
+                p.tokens.size(), p.tokenize_ms, p.lease.slot(), p.restored, timings ? timings->cache_n : -1,
+                timings ? timings->prompt_n : -1);
   if (result.status == 200 && !result.client_gone && !result.backend_cut)
     p.lease.release(std::move(p.tokens));  // the prompt, then generated tokens slotcache cannot see
   else
