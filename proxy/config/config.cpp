@@ -46,7 +46,7 @@ const std::vector<option_spec>& specs() {
        "longest silence from the backend during one request (prompt processing included) before 504; 0 = never"},
       {"backend_keepalive_seconds", 4,
        "pooled backend connections idle longer than this are closed (llama-server drops them after 5)"},
-      {"backend_check_seconds", 30,
+      {"backend_check_seconds", 5,
        "how often the backend's identity (model, context, slots) is checked again, to notice a restart"},
       {"backend_pool_size", 64, "idle keep-alive connections kept to the backend"},
       {"shutdown_timeout_seconds", 30, "on SIGINT/SIGTERM, how long requests in flight may finish"},

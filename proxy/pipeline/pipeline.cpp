@@ -109,7 +109,7 @@ class pipeline_run {
       in.chunk_tokens = cfg_.chunk_tokens;
       for (std::size_t b : checkpoint_boundaries(in)) {
         std::vector<token_id> prefix(p.tokens.begin(), p.tokens.begin() + static_cast<std::ptrdiff_t>(b));
-        if (!co_await save_prefix(slot, std::move(prefix), "boundary")) break;
+        if (!co_await save_prefix(slot, std::move(prefix), "boundary", reuse)) break;
         reuse = b;
       }
     }
@@ -117,7 +117,10 @@ class pipeline_run {
   }
 
   // Leaves exactly `prefix` in the slot (prefill) and checkpoints it, unless already on disk.
-  net::awaitable<bool> save_prefix(int slot, std::vector<token_id> prefix, const char* what) {
+  // `expected_reuse`: what the slot should let the backend skip; less means slotcache's picture of
+  // the slot was wrong (a restarted backend, an answer the client changed), which is counted.
+  net::awaitable<bool> save_prefix(int slot, std::vector<token_id> prefix, const char* what,
+                                   std::size_t expected_reuse = 0) {
     auto ticket = store_.reserve(prefix);
     if (!ticket) co_return ticket.error() == store_error::already_indexed || ticket.error() == store_error::busy;
     auto filled = co_await client_.prefill(slot, prefix);
@@ -125,6 +128,11 @@ class pipeline_run {
       ++stats_.save_failures;
       spdlog::warn("cache: prefill of {} tokens in slot {} failed: {}", prefix.size(), slot, filled.error().message);
       co_return false;
+    }
+    if (static_cast<std::size_t>(filled.value().cache_n) + 1 < expected_reuse) {
+      ++stats_.restore_ineffective;
+      spdlog::warn("cache: slot {} let the backend reuse {} tokens where {} were expected", slot,
+                   filled.value().cache_n, expected_reuse);
     }
     const std::string file = ticket.value().file_name();
     auto saved = co_await client_.slot_save(slot, file);

@@ -83,10 +83,19 @@ std::string llama_server::model_path(const std::string& file) {
 
 llama_server::llama_server(const std::string& model, std::vector<std::string> extra_args) {
   port_ = free_port();
-  std::vector<std::string> args = {"-m", model, "--host", "127.0.0.1", "--port", std::to_string(port_),
-                                   "-c", "8192", "-np", "2", "--no-cache-idle-slots", "-t", "2"};
-  args.insert(args.end(), extra_args.begin(), extra_args.end());
-  process_ = std::make_unique<child_process>(std::getenv("SLOTCACHE_LLAMA_SERVER"), args);
+  args_ = {"-m", model, "--host", "127.0.0.1", "--port", std::to_string(port_),
+           "-c", "8192", "-np", "2", "--no-cache-idle-slots", "-t", "2"};
+  args_.insert(args_.end(), extra_args.begin(), extra_args.end());
+  start();
+}
+
+void llama_server::restart() {
+  process_.reset();  // SIGKILL, and waits for the exit
+  start();
+}
+
+void llama_server::start() {
+  process_ = std::make_unique<child_process>(std::getenv("SLOTCACHE_LLAMA_SERVER"), args_);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (std::chrono::steady_clock::now() < deadline) {
     if (!process_->running()) break;

@@ -72,7 +72,14 @@ class llama_server {
   // A model from ../shared/models next to the repository (or SLOTCACHE_MODELS_DIR).
   static std::string model_path(const std::string& file);
 
+  // Kills the server (its slots' memory goes with it) and starts it again with the same
+  // arguments on the same port, loaded and healthy.
+  void restart();
+
  private:
+  void start();
+
+  std::vector<std::string> args_;
   std::unique_ptr<child_process> process_;
   int port_ = -1;
 };
