@@ -20,17 +20,6 @@ namespace {
 
 constexpr auto token = net::as_tuple(net::use_awaitable);
 
-void arm(beast::tcp_stream& stream, std::chrono::seconds timeout) {
-  if (timeout.count() > 0)
-    stream.expires_after(timeout);
-  else
-    stream.expires_never();
-}
-
-bool stale_connection_error(const boost::system::error_code& ec) {
-  return ec == http::error::end_of_stream || ec == net::error::connection_reset || ec == net::error::broken_pipe ||
-         ec == net::error::eof;
-}
 
 std::string error_message_of(const json& doc, std::string_view fallback) {
   if (doc.is_object() && doc.contains("error") && doc["error"].is_object() && doc["error"].contains("message") &&

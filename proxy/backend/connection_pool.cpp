@@ -2,9 +2,23 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/error.hpp>
 
 namespace slotcache {
 namespace net = boost::asio;
+
+void arm(boost::beast::tcp_stream& stream, std::chrono::seconds timeout) {
+  if (timeout.count() > 0)
+    stream.expires_after(timeout);
+  else
+    stream.expires_never();
+}
+
+bool stale_connection_error(const boost::system::error_code& ec) {
+  namespace http = boost::beast::http;
+  return ec == http::error::end_of_stream || ec == net::error::connection_reset || ec == net::error::broken_pipe ||
+         ec == net::error::eof;
+}
 
 connection_pool::connection_pool(net::any_io_executor ex, const config& cfg, std::size_t max_idle)
     : executor_(std::move(ex)), config_(cfg), max_idle_(max_idle) {}

@@ -32,6 +32,13 @@ struct acquire_result {
   bool timed_out = false;
 };
 
+// Bounds the next operations on a stream by an idle timeout; 0 means none.
+void arm(boost::beast::tcp_stream& stream, std::chrono::seconds timeout);
+
+// A keep-alive connection the backend closed while it sat in the pool fails this way before any
+// byte of an answer: nothing was processed, so sending again on a fresh connection is safe.
+bool stale_connection_error(const boost::system::error_code& ec);
+
 // Idle backend connections of one I/O thread. Not thread-safe: each thread has its own pool,
 // so acquiring and releasing never contend.
 class connection_pool {

@@ -36,19 +36,6 @@ struct exchange_state {
   relay_result result;
 };
 
-void arm(beast::tcp_stream& stream, std::chrono::seconds timeout) {
-  if (timeout.count() > 0)
-    stream.expires_after(timeout);
-  else
-    stream.expires_never();
-}
-
-// A keep-alive connection the backend closed while it sat in our pool fails this way before
-// any byte of an answer: nothing was processed, so sending again is safe.
-bool stale_connection_error(const boost::system::error_code& ec) {
-  return ec == http::error::end_of_stream || ec == net::error::connection_reset || ec == net::error::broken_pipe ||
-         ec == net::error::eof;
-}
 
 bool may_have_body(const http::response_header<>& res, http::verb method) {
   unsigned s = res.result_int();
