@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <variant>
 #include <string>
 #include <vector>
 
@@ -270,7 +271,14 @@ net::awaitable<relay_result> run_pipeline(beast::tcp_stream& client, http::reque
   // Steps 1-4 are pointless once the client has gone: they run beside a watch on it.
   prepared p;
   pipeline_run run(w, *identity, stats, cfg);
-  auto first = co_await (run.prepare(p, shape, body) || watch_client(client));
+  std::variant<std::monostate, std::monostate> first;
+  try {
+    first = co_await (run.prepare(p, shape, body) || watch_client(client));
+  } catch (const std::exception& e) {
+    // The cache never fails a request: whatever went wrong, the request is relayed as it came.
+    p.lease.release_unknown();
+    p.degraded = std::string("unexpected: ") + e.what();
+  }
   if (first.index() == 1) {
     relay_result gone;
     gone.client_gone = true;
