@@ -55,6 +55,7 @@ net::awaitable<backend_client::outcome<json>> backend_client::call(std::string_v
       co_return backend_error{0, fmt::format("backend {} unreachable: {}", config_.backend_url,
                                              acquired.timed_out ? "connect timed out" : acquired.error.message())};
     auto conn = std::move(acquired.connection);
+    const auto sent = std::chrono::steady_clock::now();
     arm(conn->stream, config_.backend_idle_timeout);
     auto [write_ec, written] = co_await http::async_write(conn->stream, req, token);
     boost::system::error_code ec = write_ec;
@@ -66,7 +67,9 @@ net::awaitable<backend_client::outcome<json>> backend_client::call(std::string_v
       ec = read_ec;
     }
     if (ec) {
-      if (conn->reused && attempt == 0 && stale_connection_error(ec) && !parser.is_header_done()) continue;
+      if (conn->reused && attempt == 0 && !parser.is_header_done() &&
+          stale_connection_error(ec, std::chrono::steady_clock::now() - sent))
+        continue;
       co_return backend_error{0, fmt::format("{} {} failed: {}", method, target, ec.message())};
     }
     auto& res = parser.get();
@@ -97,8 +100,9 @@ net::awaitable<backend_client::outcome<std::string>> backend_client::apply_templ
   co_return doc["prompt"].get<std::string>();
 }
 
-net::awaitable<backend_client::outcome<std::vector<token_id>>> backend_client::tokenize(std::string_view content) {
-  const json body = {{"content", content}, {"add_special", true}, {"parse_special", true}};
+net::awaitable<backend_client::outcome<std::vector<token_id>>> backend_client::tokenize(std::string_view content,
+                                                                                       bool add_special) {
+  const json body = {{"content", content}, {"add_special", add_special}, {"parse_special", true}};
   auto answer = co_await call("POST", "/tokenize", &body);
   if (!answer) co_return answer.error();
   const json& doc = answer.value();

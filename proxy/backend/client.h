@@ -55,8 +55,8 @@ class backend_client {
   boost::asio::awaitable<outcome<nlohmann::json>> models();
   // POST /apply-template with the chat request's own fields; the rendered prompt.
   boost::asio::awaitable<outcome<std::string>> apply_template(const nlohmann::json& chat_request);
-  // POST /tokenize with add_special and parse_special, as the backend tokenizes a prompt.
-  boost::asio::awaitable<outcome<std::vector<token_id>>> tokenize(std::string_view content);
+  // POST /tokenize with parse_special and (by default) add_special, as the backend tokenizes a prompt.
+  boost::asio::awaitable<outcome<std::vector<token_id>>> tokenize(std::string_view content, bool add_special = true);
   // Processes the tokens into the slot without generating (n_predict 0); the slot then holds them.
   boost::asio::awaitable<outcome<prefill_result>> prefill(int slot, token_span tokens);
   boost::asio::awaitable<outcome<save_result>> slot_save(int slot, std::string_view filename);

@@ -14,10 +14,13 @@ void arm(boost::beast::tcp_stream& stream, std::chrono::seconds timeout) {
     stream.expires_never();
 }
 
-bool stale_connection_error(const boost::system::error_code& ec) {
+bool stale_connection_error(const boost::system::error_code& ec, std::chrono::steady_clock::duration after) {
   namespace http = boost::beast::http;
-  return ec == http::error::end_of_stream || ec == net::error::connection_reset || ec == net::error::broken_pipe ||
-         ec == net::error::eof;
+  // The close of an idle connection is already on its way when the request is written: the
+  // answer to it comes back within a round trip on the networks a backend sits on.
+  constexpr auto at_once = std::chrono::milliseconds(100);
+  return after < at_once && (ec == http::error::end_of_stream || ec == net::error::connection_reset ||
+                             ec == net::error::broken_pipe || ec == net::error::eof);
 }
 
 connection_pool::connection_pool(net::any_io_executor ex, const config& cfg, std::size_t max_idle)

@@ -35,9 +35,11 @@ struct acquire_result {
 // Bounds the next operations on a stream by an idle timeout; 0 means none.
 void arm(boost::beast::tcp_stream& stream, std::chrono::seconds timeout);
 
-// A keep-alive connection the backend closed while it sat in the pool fails this way before any
-// byte of an answer: nothing was processed, so sending again on a fresh connection is safe.
-bool stale_connection_error(const boost::system::error_code& ec);
+// A keep-alive connection the backend closed while it sat in the pool fails at once, before any
+// byte of an answer: nothing was processed, so sending again on a fresh connection is safe. A
+// connection that fails after the backend had the request for a while (it died working on it) is
+// not stale, and the request is not sent twice. `after` is the time since the request was sent.
+bool stale_connection_error(const boost::system::error_code& ec, std::chrono::steady_clock::duration after);
 
 // Idle backend connections of one I/O thread. Not thread-safe: each thread has its own pool,
 // so acquiring and releasing never contend.

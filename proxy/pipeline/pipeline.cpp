@@ -19,6 +19,7 @@
 #include "backend/client.h"
 #include "cache/answer_timings.h"
 #include "cache/boundaries.h"
+#include "cache/generated_text.h"
 #include "cache/prompt_request.h"
 #include "config/config.h"
 #include "server/reply.h"
@@ -321,10 +322,24 @@ net::awaitable<relay_result> run_pipeline(beast::tcp_stream& client, http::reque
   spdlog::debug("cache: {} tokens (tokenized in {:.1f} ms), slot {}, restored {}, reused {}, computed {}",
                 p.tokens.size(), p.tokenize_ms, p.lease.slot(), p.restored, timings ? timings->cache_n : -1,
                 timings ? timings->prompt_n : -1);
-  if (result.status == 200 && !result.client_gone && !result.backend_cut)
-    p.lease.release(std::move(p.tokens));  // the prompt, then generated tokens slotcache cannot see
-  else
+  if (result.status != 200 || result.client_gone || result.backend_cut) {
     p.lease.release_unknown();
+    co_return result;
+  }
+  // The slot holds the prompt and all but the last generated token. A hybrid slot is reusable
+  // only by prompts that extend all of it, so slotcache names those tokens when it can: the
+  // answer's text, tokenized. When it cannot, it records the prompt alone, and may trust a slot
+  // whose tail the next prompt does not share (counted as restore_ineffective).
+  if (identity->kind == model_kind::hybrid && timings && timings->predicted_n > 1 && tail.size() == result.bytes_out) {
+    if (auto text = generated_text(tail)) {
+      auto generated = co_await w.client.tokenize(*text, /*add_special=*/false);
+      const auto kept = static_cast<std::size_t>(timings->predicted_n - 1);
+      if (generated && generated.value().size() >= kept)
+        p.tokens.insert(p.tokens.end(), generated.value().begin(),
+                        generated.value().begin() + static_cast<std::ptrdiff_t>(kept));
+    }
+  }
+  p.lease.release(std::move(p.tokens));
   co_return result;
 }
 

@@ -108,7 +108,8 @@ net::awaitable<void> exchange(exchange_state& st, beast::tcp_stream& client,
     st.result.backend_wait =
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
     if (!ec) break;
-    bool retry = st.backend->reused && attempt == 0 && stale_connection_error(ec);
+    bool retry = st.backend->reused && attempt == 0 &&
+                 stale_connection_error(ec, std::chrono::steady_clock::now() - started);
     st.backend.reset();
     if (retry) continue;
     const bool timed_out = ec == beast::error::timeout;
