@@ -3,21 +3,12 @@
 #include <thread>
 
 #include "fixtures.h"
+#include "same_answer.h"
 
 using namespace slotcache::test;
 using nlohmann::json;
 
 namespace {
-
-// End-to-end fields a proxy must not change (hop-by-hop ones, Date and Via aside).
-void check_same_answer(const http_response& direct, const http_response& via) {
-  CHECK(via.status == direct.status);
-  CHECK(via.body == direct.body);
-  for (auto name : {"Content-Type", "Server", "Access-Control-Allow-Origin", "X-Accel-Buffering"})
-    CHECK_MESSAGE(via.header(name) == direct.header(name), name);
-  CHECK(via.header("Via").find("slotcache") != std::string::npos);
-  CHECK(via.header("Keep-Alive").empty());
-}
 
 struct passthrough {
   fake_backend backend;

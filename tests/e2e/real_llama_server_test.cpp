@@ -3,19 +3,13 @@
 #include <doctest/doctest.h>
 
 #include "fixtures.h"
+#include "same_answer.h"
 #include "skip.h"
 
 using namespace slotcache::test;
 using nlohmann::json;
 
 namespace {
-
-void check_same_answer(const http_response& direct, const http_response& via) {
-  CHECK(via.status == direct.status);
-  CHECK(via.body == direct.body);
-  for (auto name : {"Content-Type", "Server", "Access-Control-Allow-Origin"})
-    CHECK_MESSAGE(via.header(name) == direct.header(name), name);
-}
 
 // Greedy answers without what legitimately changes from one call to the next.
 json stable_part(std::string body) {
